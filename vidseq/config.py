@@ -1,0 +1,149 @@
+"""Settings: one dataclass per command, filled from a TOML file, then from flags.
+
+A config file has one table per command::
+
+    [extract]
+    backbone = "mobilenet_v2"
+    clip_len = 300
+
+    [train]
+    head = "bigru"
+
+Flags given on the command line win over the file. Unknown keys and bad values are
+refused with the key's name and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidseq.backbone import BACKBONES
+from vidseq.errors import ConfigError
+from vidseq.video import RESIZE_MODES, SAMPLING_MODES, Sampling
+
+DTYPES = ("float16", "float32")
+
+
+@dataclass
+class ExtractConfig:
+    """How videos become feature sequences (recorded in the cache and the model)."""
+
+    backbone: str = "mobilenet_v2"
+    weights_file: str = ""
+    random_weights: bool = False
+    clip_len: int = 300
+    sampling: str = "uniform"
+    sample_fps: float = 30.0
+    size: list[int] = field(default_factory=lambda: [200, 200])
+    resize: str = "stretch"
+    device: str = "auto"
+    dtype: str = "float16"
+    batch_size: int = 64
+
+    def validate(self) -> None:
+        _choice("backbone", self.backbone, BACKBONES)
+        _choice("sampling", self.sampling, SAMPLING_MODES)
+        _choice("resize", self.resize, RESIZE_MODES)
+        _choice("dtype", self.dtype, DTYPES)
+        _positive("clip_len", self.clip_len)
+        _positive("sample_fps", self.sample_fps)
+        _positive("batch_size", self.batch_size)
+        if isinstance(self.size, int):
+            self.size = [self.size, self.size]
+        if len(self.size) != 2 or any(not isinstance(s, int) or s < 16 for s in self.size):
+            raise ConfigError(f"size must be one int or [height, width], each >= 16; got "
+                              f"{self.size!r}")
+        if self.weights_file and self.random_weights:
+            raise ConfigError("weights_file and random_weights exclude each other")
+
+    @property
+    def sampling_settings(self) -> Sampling:
+        return Sampling(self.sampling, self.clip_len, float(self.sample_fps))
+
+
+def read_toml(path: Path | None) -> dict:
+    """The tables of a TOML config file ({} for None)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+
+
+def build(cls, table: dict, overrides: dict, where: str):
+    """An instance of dataclass `cls` from a config table, then non-None `overrides`.
+
+    Raises:
+        ConfigError: a key `cls` does not have, or a value of the wrong type.
+    """
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for source, items in (("config", table), ("flag", overrides)):
+        for key, value in items.items():
+            if value is None:
+                continue
+            if key not in known:
+                raise ConfigError(f"unknown {where} setting {key!r}; known: "
+                                  f"{', '.join(known)}")
+            values[key] = _coerce(key, value, hints[key], where)
+    config = cls(**values)
+    config.validate()
+    return config
+
+
+def save_toml(path: Path, tables: dict[str, object]) -> None:
+    """Write dataclass instances as TOML tables (a resolved config for a run)."""
+    lines = []
+    for name, config in tables.items():
+        lines.append(f"[{name}]")
+        for key, value in dataclasses.asdict(config).items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def _coerce(key: str, value, hint, where: str):
+    origin = typing.get_origin(hint) or hint
+    if origin is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if origin is list and isinstance(value, (list, tuple)):
+        return list(value)
+    if key == "size" and isinstance(value, int):
+        return [value, value]
+    expected = origin if isinstance(origin, type) else object
+    if typing.get_origin(hint) is typing.Union or isinstance(value, expected):
+        if not (expected is int and isinstance(value, bool)):
+            return value
+    raise ConfigError(f"{where} setting {key!r} must be {getattr(hint, '__name__', hint)}; "
+                      f"got {value!r}")
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if value is None:
+        return '""'
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _choice(key: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} {value!r} is not one of {', '.join(map(str, allowed))}")
+
+
+def _positive(key: str, value) -> None:
+    if not value > 0:
+        raise ConfigError(f"{key} must be positive; got {value!r}")
