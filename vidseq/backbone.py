@@ -25,13 +25,16 @@ from vidseq.errors import ConfigError, WeightsError
 
 log = logging.getLogger(__name__)
 
-# name -> feature size; the models are built by torchvision.models.get_model(name).
+# name -> (feature size, torchvision weight set). Models are built by
+# torchvision.models.get_model(name). MobileNetV2 uses its first ImageNet weights, not
+# torchvision's newer default, because that file can be had offline
+# (scripts/fetch_weights.py) and it is the classic, widely compared feature.
 BACKBONES = {
-    "mobilenet_v2": 1280,
-    "googlenet": 1024,
-    "resnet18": 512,
-    "resnet50": 2048,
-    "efficientnet_b0": 1280,
+    "mobilenet_v2": (1280, "IMAGENET1K_V1"),
+    "googlenet": (1024, "IMAGENET1K_V1"),
+    "resnet18": (512, "IMAGENET1K_V1"),
+    "resnet50": (2048, "IMAGENET1K_V2"),
+    "efficientnet_b0": (1280, "IMAGENET1K_V1"),
 }
 
 # ImageNet statistics, which every weight set above was trained with.
@@ -88,7 +91,7 @@ class Backbone:
         if name not in BACKBONES:
             raise ConfigError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
         self.name = name
-        self.feature_dim = BACKBONES[name]
+        self.feature_dim = BACKBONES[name][0]
         self.device = resolve_device(device)
 
         body, self.weights = _build(name, weights_file, random_weights)
@@ -137,10 +140,14 @@ def resolve_device(device: str) -> torch.device:
     raise ConfigError(f"unknown device {device!r}; choose auto, cpu or cuda")
 
 
+def pretrained_weights(name: str):
+    """The torchvision weights enum member vidseq uses for backbone `name`."""
+    return torchvision.models.get_model_weights(name)[BACKBONES[name][1]]
+
+
 def weights_path_hint(name: str) -> Path:
-    """Where torchvision looks for `name`'s default weights in the torch hub cache."""
-    weights = torchvision.models.get_model_weights(name).DEFAULT
-    filename = os.path.basename(weights.url)
+    """Where torchvision keeps `name`'s pretrained weights in the torch hub cache."""
+    filename = os.path.basename(pretrained_weights(name).url)
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
@@ -186,7 +193,7 @@ def _strip_classifier(name: str, model: nn.Module) -> nn.Module:
 
 
 def _load_default(name: str):
-    weights = torchvision.models.get_model_weights(name).DEFAULT
+    weights = pretrained_weights(name)
     path = weights_path_hint(name)
     if not path.is_file():
         log.info("downloading %s weights to %s", name, path)

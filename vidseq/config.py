@@ -59,6 +59,8 @@ class ExtractConfig:
                               f"{self.size!r}")
         if self.weights_file and self.random_weights:
             raise ConfigError("weights_file and random_weights exclude each other")
+        if self.weights_file and not Path(self.weights_file).is_file():
+            raise ConfigError(f"weights file {self.weights_file} does not exist")
 
     @property
     def sampling_settings(self) -> Sampling:

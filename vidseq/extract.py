@@ -108,7 +108,7 @@ def extract(
         decoder = Decoder(config.sampling_settings, tuple(config.size), config.resize)
         bar = tqdm(total=len(todo), unit="video", disable=not progress or not todo)
         try:
-            for source, source_fingerprint, result in _encode_all(
+            for source, source_fingerprint, result in encode_videos(
                 todo, decoder, backbone, config.batch_size
             ):
                 _record(writer, summary, source, source_fingerprint, result)
@@ -171,8 +171,16 @@ class _Pending:
     filled: int = 0
 
 
-def _encode_all(todo, decoder: Decoder, backbone: Backbone, batch_size: int):
-    """Yield `(source, fingerprint, (clip, features) or error text)` as videos finish."""
+def encode_videos(todo, decoder: Decoder, backbone: Backbone, batch_size: int):
+    """Decode and encode videos; yield results as each video finishes, in any order.
+
+    Args:
+        todo: `(VideoSource, fingerprint)` pairs.
+
+    Yields:
+        `(source, fingerprint, result)` where result is `(clip, features (T, D) float32)`
+        or, for a video that could not be decoded, the reason as a string.
+    """
     clips: queue.Queue = queue.Queue(maxsize=_QUEUE_CLIPS)
     stop = threading.Event()
     workers = _start_decoders(todo, decoder, clips, stop, backbone.device.type == "cuda")
