@@ -82,13 +82,15 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> ModelFile:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
+    # On garbage, the weights-only unpickler also raises KeyError or IndexError, and a
+    # truncated zip OSError (EINVAL); an empty file gives an EOFError without a message.
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError,
-            ValueError) as error:
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError,
+            ValueError, KeyError, IndexError) as error:
+        first_line = (str(error).splitlines() or [""])[0][:120]
         raise ModelFileError(f"{path} is not a readable vidseq model file "
-                             f"({type(error).__name__}: {str(error).splitlines()[0][:120]})"
-                             ) from error
+                             f"({type(error).__name__}: {first_line})") from error
 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a vidseq model file")
