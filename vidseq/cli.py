@@ -50,8 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from vidseq import cli_extract
+    from vidseq import cli_predict
 
     cli_extract.add_parsers(commands, _common)
+    cli_predict.add_parsers(commands, _common)
     return parser
 
 
