@@ -26,6 +26,13 @@ from vidseq.errors import ConfigError
 from vidseq.video import RESIZE_MODES, SAMPLING_MODES, Sampling
 
 DTYPES = ("float16", "float32")
+SCHEDULES = ("cosine", "constant")
+DEVICES = ("auto", "cpu", "cuda")
+# Validation metrics that early stopping can watch, per task; "auto" picks the first.
+MONITORED_METRICS = {
+    "clip": ("accuracy", "macro_f1", "mean_class_accuracy"),
+    "frame": ("f1@25", "f1@10", "f1@50", "edit_score", "frame_accuracy"),
+}
 
 
 @dataclass
@@ -65,6 +72,69 @@ class ExtractConfig:
     @property
     def sampling_settings(self) -> Sampling:
         return Sampling(self.sampling, self.clip_len, float(self.sample_fps))
+
+
+@dataclass
+class TrainConfig:
+    """How a head is trained on a feature cache: the `[train]` table of a config file.
+
+    The head itself is the `[train.head]` table (`vidseq.heads.HeadConfig`). Paths are
+    strings, "" meaning none: `labels` (clip labels CSV `video,label`; default: the classes
+    recorded at extraction), `segments` (the frame task's CSV `video,start,end,label`),
+    `val` (a separate validation cache; default: `val_split` of the training videos).
+    `grad_clip` and `patience` are off at 0; `threads` 0 picks one torch thread per
+    process on CPU; `memory_budget_gb` 0 always reads sequences from the file.
+    """
+
+    output: str = ""
+    labels: str = ""
+    segments: str = ""
+    val: str = ""
+    val_split: float = 0.2
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    schedule: str = "cosine"
+    warmup_epochs: int = 1
+    grad_clip: float = 1.0
+    patience: int = 10
+    metric: str = "auto"
+    class_weights: bool = False
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    threads: int = 0
+    workers: int = 1
+    memory_budget_gb: float = 4.0
+    bucket: bool = True
+
+    def validate(self) -> None:
+        _choice("train.schedule", self.schedule, SCHEDULES)
+        _choice("train.device", self.device, DEVICES)
+        for key in ("epochs", "batch_size", "lr"):
+            _positive(f"train.{key}", getattr(self, key))
+        for key in ("weight_decay", "grad_clip", "warmup_epochs", "patience", "threads",
+                    "workers", "memory_budget_gb"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"train.{key} must be 0 or more; got {getattr(self, key)!r}")
+        if not 0 < self.val_split < 1:
+            raise ConfigError(f"train.val_split must lie between 0 and 1 (e.g. 0.2); got "
+                              f"{self.val_split!r}")
+        allowed = {"auto", *(name for names in MONITORED_METRICS.values() for name in names)}
+        _choice("train.metric", self.metric, sorted(allowed))
+
+    def monitored_metric(self, task: str) -> str:
+        """The validation metric early stopping watches for `task` (higher is better).
+
+        Raises ConfigError when `metric` belongs to the other task.
+        """
+        if self.metric == "auto":
+            return MONITORED_METRICS[task][0]
+        if self.metric not in MONITORED_METRICS[task]:
+            raise ConfigError(f"train.metric {self.metric!r} does not apply to the {task} "
+                              f"task; choose one of {', '.join(MONITORED_METRICS[task])}")
+        return self.metric
 
 
 def read_toml(path: Path | None) -> dict:
