@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     from vidseq import cli_predict
 
     cli_extract.add_parsers(commands, _common)
+    from vidseq import cli_train; cli_train.add_parsers(commands, _common)  # noqa: E702
     cli_predict.add_parsers(commands, _common)
     return parser
 
