@@ -51,12 +51,12 @@ class CacheWriter:
         self.path = Path(path)
         self.settings = settings
         self.journal_dir = self.path.with_name(self.path.name + ".journal")
-        self._lock = _acquire_lock(self.path)
+        self._lock = acquire_lock(self.path)
 
         if self.path.exists():
-            self.done_fingerprints, self.failed_keys = _read_index(self.path, settings)
+            self.done_fingerprints, self.failed_keys = read_index(self.path, settings)
         else:
-            _create(self.path, settings)
+            create_cache(self.path, settings)
             self.done_fingerprints, self.failed_keys = {}, set()
 
         self.journal_dir.mkdir(exist_ok=True)
@@ -83,7 +83,7 @@ class CacheWriter:
                 entry.attrs[name] = attrs[name]
             entry.create_dataset("features", data=features.astype(self.settings["dtype"]))
             entry.create_dataset("timestamps_s", data=timestamps_s.astype(np.float64))
-        _sync(part)
+        sync_file(part)
         os.replace(part, target)
 
         (self.journal_dir / f"{_entry_name(key)}.fail.json").unlink(missing_ok=True)
@@ -98,7 +98,7 @@ class CacheWriter:
         part = target.with_suffix(".part")
         record = {"key": key, "path": path, "reason": reason, "fingerprint": fingerprint}
         part.write_text(json.dumps(record))
-        _sync(part)
+        sync_file(part)
         os.replace(part, target)
         (self.journal_dir / f"{_entry_name(key)}.h5").unlink(missing_ok=True)
         self.done_fingerprints.pop(key, None)
@@ -118,9 +118,9 @@ class CacheWriter:
             for failure in failures:
                 _record_failure(json.loads(failure.read_text()), cache)
             cache.attrs["vidseq_version"] = __version__
-        _sync(staging)
+        sync_file(staging)
         os.replace(staging, self.path)
-        _sync(self.path.parent)
+        sync_file(self.path.parent)
 
         for done in entries + failures:
             done.unlink()
@@ -135,7 +135,7 @@ class CacheWriter:
             if self.journal_dir.exists() and not any(self.journal_dir.iterdir()):
                 self.journal_dir.rmdir()
         finally:
-            _release_lock(self._lock)
+            release_lock(self._lock)
 
     def __enter__(self) -> CacheWriter:
         return self
@@ -148,7 +148,7 @@ def _entry_name(key: str) -> str:
     return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
 
 
-def _acquire_lock(path: Path):
+def acquire_lock(path: Path):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = open(path.with_name(path.name + ".lock"), "w")
@@ -163,13 +163,13 @@ def _acquire_lock(path: Path):
     return lock
 
 
-def _release_lock(lock) -> None:
+def release_lock(lock) -> None:
     # Unlink while still holding it, so no lock files are left beside caches.
     Path(lock.name).unlink(missing_ok=True)
     lock.close()
 
 
-def _create(path: Path, settings: dict) -> None:
+def create_cache(path: Path, settings: dict) -> None:
     part = path.with_name(path.name + ".part")
     try:
         with h5py.File(part, "w") as cache:
@@ -185,7 +185,7 @@ def _create(path: Path, settings: dict) -> None:
     os.replace(part, path)
 
 
-def _read_index(path: Path, settings: dict) -> tuple[dict[str, str], set[str]]:
+def read_index(path: Path, settings: dict) -> tuple[dict[str, str], set[str]]:
     try:
         cache = h5py.File(path, "r")
     except OSError as error:
@@ -226,7 +226,7 @@ def _record_failure(record: dict, cache: h5py.File) -> None:
         group.attrs[name] = record[name]
 
 
-def _sync(path: Path) -> None:
+def sync_file(path: Path) -> None:
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -9,7 +9,11 @@ from pathlib import Path
 from vidseq.cache import FeatureCache
 from vidseq.config import ExtractConfig, build, read_toml
 from vidseq.discover import find_videos
+from vidseq.errors import ConfigError
 from vidseq.extract import extract, set_cpu_threads
+from vidseq.extract_sharded import extract_shard, extract_torchrun, torchrun_launch
+from vidseq.merge import find_parts, merge
+from vidseq.shard import parse_shard
 
 log = logging.getLogger("vidseq")
 
@@ -31,8 +35,21 @@ def add_parsers(commands, common) -> None:
     add_extract_options(parser)
     parser.add_argument("--threads", type=int,
                         help="torch CPU threads (default: one per core)")
+    parser.add_argument("--shard", metavar="K/N",
+                        help="extract only shard K of N (K from 0) into OUTPUT-K-of-N.h5; "
+                        "join the parts with vidseq merge")
     common(parser)
     parser.set_defaults(run=run_extract)
+
+    merger = commands.add_parser(
+        "merge", help="join part caches of a sharded extraction into one cache",
+        description="Merge the part caches written by `vidseq extract --shard K/N` into one "
+        "cache. Parts must share their settings and must not overlap; merging again is "
+        "safe.")
+    merger.add_argument("parts", nargs="+", help="part files, or folders of *.h5 parts")
+    merger.add_argument("-o", "--output", required=True, help="the merged cache")
+    common(merger, quiet=False)
+    merger.set_defaults(run=run_merge)
 
     info = commands.add_parser("info", help="show what a feature cache holds",
                                description="Print the videos, classes, feature size, "
@@ -83,13 +100,39 @@ def extract_config(args: argparse.Namespace) -> ExtractConfig:
 
 def run_extract(args: argparse.Namespace) -> int:
     config = extract_config(args)
+    shard = parse_shard(args.shard) if args.shard else None
+    launch = torchrun_launch()
+    if shard and launch:
+        raise ConfigError("--shard and torchrun both split the work; use one of them")
+    if launch and launch.rank != 0:
+        log.setLevel(logging.WARNING)  # one voice per launch: rank 0 reports
     sources = find_videos(Path(args.input))
     log.info("found %d videos under %s", len(sources), args.input)
     set_cpu_threads(args.threads)
+    output = Path(args.output)
 
-    summary = extract(sources, Path(args.output), config, progress=not args.quiet)
-    log.info("done: %s -> %s", summary.line(), args.output)
+    if launch:
+        summary = extract_torchrun(sources, output, config, launch, progress=not args.quiet)
+        if summary is None:
+            return 0
+        # A finished launch exits 0 even with failed videos: torchrun reports any non-zero
+        # exit as a crashed worker. The summary line and the cache list the failures.
+        log.info("done: %s -> %s", summary.line(), output)
+        return 0
+    if shard:
+        output, summary = extract_shard(sources, output, config, *shard,
+                                        progress=not args.quiet)
+    else:
+        summary = extract(sources, output, config, progress=not args.quiet)
+    log.info("done: %s -> %s", summary.line(), output)
     return 1 if summary.failed else 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    summary = merge(find_parts([Path(part) for part in args.parts], output), output)
+    log.info("%s -> %s", summary.line(), output)
+    return 0
 
 
 def run_info(args: argparse.Namespace) -> int:

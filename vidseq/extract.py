@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from vidseq.backbone import Backbone
 from vidseq.cache import fingerprint, video_key
-from vidseq.cache_writer import CacheWriter
+from vidseq.cache_writer import CacheWriter, read_index
 from vidseq.config import ExtractConfig
 from vidseq.discover import VideoSource, find_videos
 from vidseq.errors import VideoError
@@ -79,11 +79,13 @@ def extract(
     config: ExtractConfig,
     backbone: Backbone | None = None,
     progress: bool = True,
+    also_done_in: Path | None = None,
 ) -> ExtractSummary:
     """Extract features of `sources` into the cache `output` (created or resumed).
 
-    Videos already cached from an identical file are skipped; changed ones are
-    re-extracted. A video that fails to decode is logged, recorded in the cache's
+    Videos already cached from an identical file are skipped (in `output`, or in the
+    cache `also_done_in`, which sharded runs use for the final merged cache); changed ones
+    are re-extracted. A video that fails to decode is logged, recorded in the cache's
     failures, and counted; the others carry on.
 
     Raises:
@@ -95,11 +97,18 @@ def extract(
     started = time.perf_counter()
     summary = ExtractSummary()
 
-    with CacheWriter(output, cache_settings(config, backbone)) as writer:
+    settings = cache_settings(config, backbone)
+    done_elsewhere = {}
+    if also_done_in is not None and Path(also_done_in).exists():
+        done_elsewhere, _ = read_index(Path(also_done_in), settings)
+
+    with CacheWriter(output, settings) as writer:
         todo = []
         for source in sources:
             source_fingerprint = _fingerprint_or_none(source)
-            if writer.is_done(video_key(source.relative_path), source_fingerprint):
+            key = video_key(source.relative_path)
+            if (writer.is_done(key, source_fingerprint)
+                    or done_elsewhere.get(key) == source_fingerprint):
                 summary.cached += 1
             else:
                 todo.append((source, source_fingerprint))
