@@ -11,7 +11,12 @@ from vidseq.config import ExtractConfig, build, read_toml
 from vidseq.discover import find_videos
 from vidseq.errors import ConfigError
 from vidseq.extract import extract, set_cpu_threads
-from vidseq.extract_sharded import extract_shard, extract_torchrun, torchrun_launch
+from vidseq.extract_sharded import (
+    extract_shard,
+    extract_torchrun,
+    threads_per_rank,
+    torchrun_launch,
+)
 from vidseq.merge import find_parts, merge
 from vidseq.shard import parse_shard
 
@@ -108,7 +113,7 @@ def run_extract(args: argparse.Namespace) -> int:
         log.setLevel(logging.WARNING)  # one voice per launch: rank 0 reports
     sources = find_videos(Path(args.input))
     log.info("found %d videos under %s", len(sources), args.input)
-    set_cpu_threads(args.threads)
+    set_cpu_threads(args.threads or (threads_per_rank(launch) if launch else None))
     output = Path(args.output)
 
     if launch:

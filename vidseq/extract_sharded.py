@@ -53,6 +53,14 @@ def torchrun_launch() -> Launch | None:
     )
 
 
+def threads_per_rank(launch: Launch) -> int:
+    """CPU threads for one rank: the cores split between the ranks on this machine.
+
+    On 2 cores, two ranks with one thread each beat one process with two threads.
+    """
+    return max(1, (os.cpu_count() or 1) // launch.local_world_size)
+
+
 def extract_shard(sources: list[VideoSource], output: Path, config: ExtractConfig, index: int,
                   count: int, progress: bool = True) -> tuple[Path, ExtractSummary]:
     """Extract shard `index` of `count` into its part cache; returns `(part, summary)`."""
@@ -93,14 +101,12 @@ def extract_torchrun(sources: list[VideoSource], output: Path, config: ExtractCo
 
 
 def _rank_config(config: ExtractConfig, launch: Launch) -> ExtractConfig:
-    """One GPU per rank (by local rank); on CPUs, split the cores between local ranks."""
+    """One GPU per rank, by local rank."""
     device = config.device
     if device in ("auto", "cuda") and torch.cuda.is_available():
         device = f"cuda:{launch.local_rank % torch.cuda.device_count()}"
     elif device == "auto":
         device = "cpu"
-    if device == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // launch.local_world_size))
     return dataclasses.replace(config, device=device)
 
 
