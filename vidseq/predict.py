@@ -91,10 +91,11 @@ def predict_path(
 ) -> tuple[list[Prediction], PredictSummary]:
     """Predict every video under `input_path`: a folder, one video, or a feature cache.
 
-    The backbone is rebuilt from the model's extraction settings unless `backbone` is
-    given (it is checked against them). With `cache_path`, features are extracted into that cache first (videos it already
-    holds from identical files are skipped) and predicted from it; without, nothing is
-    written. Results are sorted by path; failed videos are in them with their error.
+    The backbone is rebuilt from the model's extraction settings, unless `backbone` is
+    given (it is checked against them). With `cache_path`, features are extracted into
+    that cache first (videos it holds from identical files are skipped) and predicted
+    from it; without, nothing is written. Results are sorted by path; failed videos are
+    among them, with their error.
 
     Raises:
         CacheError: a cache made with other settings than the model's.
@@ -114,10 +115,7 @@ def predict_path(
         sources = find_videos(input_path)
         log.info("found %d videos under %s", len(sources), input_path)
         config = extract_config_for(model, weights_file, device, batch_size)
-        if backbone is None:
-            backbone = backbone_for(model, config)
-        else:
-            check_backbone(model, backbone)
+        backbone = _checked_backbone(model, config, backbone)
         if cache_path is None:
             predictions, summary = predict_videos(sources, model, backbone, config, progress)
         else:
@@ -228,6 +226,13 @@ def classify(model: ModelFile, sequences: list[np.ndarray]) -> list[np.ndarray]:
     if model.task == "clip":
         return list(scores)
     return [scores[row, :length] for row, length in enumerate(lengths.tolist())]
+
+
+def _checked_backbone(model, config, backbone):
+    if backbone is None:
+        return backbone_for(model, config)
+    check_backbone(model, backbone)
+    return backbone
 
 
 def _predict_through_cache(sources, model, backbone, config, cache_path, progress):
