@@ -174,15 +174,18 @@ def test_a_bad_model_file_is_one_line_and_exit_2(files, tmp_path, capsys, make, 
         ("clip", "other-cache", [], r"was made with other settings than the model's \(cache "
          r"vs model: clip_len: 6 vs 8\)"),
         ("clip", "missing", [], "input .*nothing_here does not exist"),
+        ("clip", "damaged-cache", [], "damaged.h5 cannot be read as HDF5"),
     ],
     ids=["frames-on-clip", "top-k-too-big", "top-k-on-frame", "cache-into-cache",
-         "no-output-folder", "other-cache", "missing-input"],
+         "no-output-folder", "other-cache", "missing-input", "damaged-cache"],
 )
 def test_bad_options_are_one_line_and_exit_2(files, tmp_path, monkeypatch, capsys, model,
                                              input_kind, flags, message):
     monkeypatch.chdir(tmp_path)
     inputs = {"videos": files["videos"], "cache": files["cache"],
-              "other-cache": tmp_path / "other.h5", "missing": tmp_path / "nothing_here"}
+              "other-cache": tmp_path / "other.h5", "missing": tmp_path / "nothing_here",
+              "damaged-cache": tmp_path / "damaged.h5"}
+    (tmp_path / "damaged.h5").write_bytes(files["cache"].read_bytes()[:300])
     if input_kind == "other-cache":
         extract(find_videos(files["videos"] / "left"), inputs[input_kind],
                 tiny_config(clip_len=6), progress=False)

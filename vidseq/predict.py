@@ -74,9 +74,15 @@ class PredictSummary:
 
 
 def is_feature_cache(input_path: Path) -> bool:
-    """True when `input_path` is an HDF5 file (taken as a feature cache)."""
+    """True when `input_path` is a file named .h5 or .hdf5, or any HDF5 file.
+
+    A damaged file with a cache's name is taken as a cache too, so that the error says
+    what is wrong with it rather than that it is not a video.
+    """
     input_path = Path(input_path)
-    return input_path.is_file() and h5py.is_hdf5(input_path)
+    if not input_path.is_file():
+        return False
+    return input_path.suffix.lower() in (".h5", ".hdf5") or h5py.is_hdf5(input_path)
 
 
 def predict_path(
