@@ -6,7 +6,7 @@ import pytest
 
 from vidseq.cli import main
 
-TINY = ["--random-weights", "--size", "32", "--clip-len", "6", "--quiet"]
+TINY = ["--backbone", "resnet18", "--random-weights", "--size", "32", "--clip-len", "6", "--quiet"]
 
 
 def test_extract_then_info(video_dir, tmp_path, capsys):
@@ -19,7 +19,7 @@ def test_extract_then_info(video_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "4 extracted, 1 failed" in out
     assert "left: 2" in out and "right: 2" in out
-    assert "backbone = mobilenet_v2" in out
+    assert "backbone = resnet18" in out
     assert "right/broken.avi" in out
 
 

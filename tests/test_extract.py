@@ -26,11 +26,12 @@ SIZE = 32
 
 @pytest.fixture(scope="module")
 def backbone():
-    return Backbone("mobilenet_v2", random_weights=True)
+    # Random ResNet-18 features vary from frame to frame; random MobileNetV2's are all ~0.
+    return Backbone("resnet18", random_weights=True)
 
 
 def config(**changes) -> ExtractConfig:
-    settings = {"random_weights": True, "clip_len": 8, "size": [SIZE, SIZE], "batch_size": 16}
+    settings = {"backbone": "resnet18", "random_weights": True, "clip_len": 8, "size": [SIZE, SIZE], "batch_size": 16}
     settings.update(changes)
     return ExtractConfig(**settings)
 
@@ -46,16 +47,16 @@ def test_cache_layout_holds_documented_fields(video_dir, tmp_path, backbone):
     assert (summary.extracted, summary.cached, summary.failed) == (4, 0, 1)
     with h5py.File(output, "r") as cache:
         assert cache.attrs["format"] == "vidseq-features"
-        assert cache.attrs["backbone"] == "mobilenet_v2"
+        assert cache.attrs["backbone"] == "resnet18"
         assert cache.attrs["weights"] == "random(seed=0)"
-        assert cache.attrs["feature_dim"] == 1280
+        assert cache.attrs["feature_dim"] == 512
         assert (cache.attrs["input_height"], cache.attrs["input_width"]) == (SIZE, SIZE)
         assert cache.attrs["sampling"] == "uniform"
         assert cache.attrs["clip_len"] == 8
         assert "vidseq_version" in cache.attrs
 
         group = cache["videos"][video_key("left/clip_1.mp4")]
-        assert group["features"].shape == (8, 1280)
+        assert group["features"].shape == (8, 512)
         assert group["features"].dtype == np.float16
         np.testing.assert_allclose(group["timestamps_s"][()], uniform_indices(24, 8) / 30)
         assert group.attrs["path"] == "left/clip_1.mp4"
@@ -146,7 +147,7 @@ def test_a_crash_during_commit_keeps_the_old_cache_and_the_journal(
 
 def _extract_command(folder, output):
     return [sys.executable, "-m", "vidseq", "extract", str(folder), "-o", str(output),
-            "--random-weights", "--size", str(SIZE), "--clip-len", "8", "--batch-size", "8",
+            "--backbone", "resnet18", "--random-weights", "--size", str(SIZE), "--clip-len", "8", "--batch-size", "8",
             "--quiet", "--threads", "1"]
 
 
@@ -182,6 +183,7 @@ def test_sigkill_mid_run_loses_only_videos_in_flight_and_resume_completes(tmp_pa
     with FeatureCache(killed) as a, FeatureCache(uninterrupted) as b:
         assert [e.path for e in a.entries] == [e.path for e in b.entries]
         assert len(a.entries) == 24
+        assert a.read(a.entries[0].key)[0].std() > 0.01  # real, varied features
         for entry in a.entries:
             features_a, times_a = a.read(entry.key)
             features_b, times_b = b.read(entry.key)

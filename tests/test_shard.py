@@ -18,7 +18,7 @@ from vidseq.merge import find_parts
 from vidseq.shard import assign, parse_shard, part_path
 from vidseq.video import Sampling
 
-TINY = ["--random-weights", "--size", "32", "--clip-len", "8", "--batch-size", "8", "-q"]
+TINY = ["--backbone", "resnet18", "--random-weights", "--size", "32", "--clip-len", "8", "--batch-size", "8", "-q"]
 
 
 FRAMES = {f"clip_{number}": n for number, n in enumerate((6, 40, 12, 30, 9, 25, 18))}
@@ -37,6 +37,7 @@ def assert_same_cache(path_a, path_b):
     with FeatureCache(path_a) as a, FeatureCache(path_b) as b:
         assert a.settings == b.settings
         assert a.entries == b.entries  # same videos, order and metadata
+        assert a.read(a.entries[0].key)[0].std() > 0.01  # real, varied features
         assert [(f.path, f.reason) for f in a.failures] == [(f.path, f.reason)
                                                             for f in b.failures]
         for entry in a.entries:

@@ -35,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vidseq {args.command}: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"vidseq {args.command}: interrupted; finished work is kept, re-run to "
-              "continue", file=sys.stderr)
+        hint = {"extract": "; finished videos are kept, re-run to continue",
+                "train": "; re-run with --resume to continue from the last epoch"}
+        print(f"vidseq {args.command}: interrupted{hint.get(args.command, '')}",
+              file=sys.stderr)
         return 130
 
 
@@ -49,12 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vidseq {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from vidseq import cli_extract
-    from vidseq import cli_predict
+    # Imported here so that `vidseq --help` and argument errors stay quick.
+    from vidseq import cli_extract, cli_predict, cli_train
 
-    cli_extract.add_parsers(commands, _common)
-    from vidseq import cli_train; cli_train.add_parsers(commands, _common)  # noqa: E702
-    cli_predict.add_parsers(commands, _common)
+    for module in (cli_extract, cli_train, cli_predict):
+        module.add_parsers(commands, _common)
     return parser
 
 
