@@ -46,6 +46,13 @@ def add_parsers(commands, common) -> None:
     common(parser)
     parser.set_defaults(run=run_extract)
 
+    info = commands.add_parser("info", help="show what a feature cache holds",
+                               description="Print the videos, classes, feature size, "
+                               "extraction settings and failures of a feature cache.")
+    info.add_argument("cache", help="an HDF5 file written by vidseq extract")
+    common(info, quiet=False)
+    info.set_defaults(run=run_info)
+
     merger = commands.add_parser(
         "merge", help="join part caches of a sharded extraction into one cache",
         description="Merge the part caches written by `vidseq extract --shard K/N` into one "
@@ -55,13 +62,6 @@ def add_parsers(commands, common) -> None:
     merger.add_argument("-o", "--output", required=True, help="the merged cache")
     common(merger, quiet=False)
     merger.set_defaults(run=run_merge)
-
-    info = commands.add_parser("info", help="show what a feature cache holds",
-                               description="Print the videos, classes, feature size, "
-                               "extraction settings and failures of a feature cache.")
-    info.add_argument("cache", help="an HDF5 file written by vidseq extract")
-    common(info, quiet=False)
-    info.set_defaults(run=run_info)
 
 
 def add_extract_options(parser: argparse.ArgumentParser) -> None:
