@@ -4,7 +4,7 @@ Prints decode-only, backbone-only and end-to-end frames/s on the same videos, th
 end-to-end to the serial bound 1 / (1/decode + 1/backbone), the backbone's GFLOP/s
 against a large matmul, and the peak memory of extracting a long vs a short video.
 
-    python scripts/bench_extract.py [--videos 6] [--frames 300] [--long-minutes 10]
+    python scripts/bench_extract.py [--videos 6] [--frames 300] [--long-minutes 10] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=6)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--long-minutes", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     config = ExtractConfig()
     config.validate()
@@ -119,9 +120,14 @@ def main() -> None:
               f"{config.size[0]}x{config.size[1]}, {config.backbone}, "
               f"{torch.get_num_threads()} torch threads")
 
-        decode_fps, clips = decode_rate(decoder, paths)
-        backbone_fps = backbone_rate(backbone, clips, config.batch_size)
-        end_to_end_fps = extract_rate(folder, config, backbone, root / "f.h5")
+        # Rounds interleave the three measurements so that load from other work on a
+        # shared machine hits them alike; the median of each is reported.
+        rates = []
+        for number in range(args.rounds):
+            decode_fps, clips = decode_rate(decoder, paths)
+            rates.append((decode_fps, backbone_rate(backbone, clips, config.batch_size),
+                          extract_rate(folder, config, backbone, root / f"f{number}.h5")))
+        decode_fps, backbone_fps, end_to_end_fps = np.median(np.array(rates), axis=0)
         bound = 1 / (1 / decode_fps + 1 / backbone_fps)
         print(f"decode only      {decode_fps:8.1f} frames/s")
         print(f"backbone only    {backbone_fps:8.1f} frames/s")
