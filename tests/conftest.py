@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -51,3 +52,13 @@ def video_dir(tmp_path: Path) -> Path:
             write_video(root / class_name / f"clip_{number}.mp4", n_frames)
     (root / "right" / "broken.avi").write_bytes(b"not a video at all" * 50)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _reset_vidseq_logging():
+    """Undo the handlers `vidseq.cli.main` installs, so later tests' caplog sees records."""
+    yield
+    logger = logging.getLogger("vidseq")
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True

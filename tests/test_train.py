@@ -3,13 +3,14 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import torch
 from feature_caches import order_videos, segmented_videos, write_cache, write_csv
 
 from vidseq.cli import main
-from vidseq.config import TrainConfig
+from vidseq.config import TrainConfig, build, read_toml
 from vidseq.heads import HeadConfig
 from vidseq.model_file import load_model
 from vidseq.train import train
@@ -189,3 +190,17 @@ def test_summary_prints_the_layer_table(capsys):
     table = capsys.readouterr().out
     assert "Output shape" in table
     assert "Total params:" in table
+
+
+@pytest.mark.parametrize("config_name", sorted(
+    path.name for path in (Path(__file__).parent.parent / "configs").glob("*.toml")))
+def test_shipped_configs_are_valid(config_name, capsys):
+    config_path = Path(__file__).parent.parent / "configs" / config_name
+
+    status = main(["summary", "--config", str(config_path), "--input-dim", "16",
+                   "--classes", "3", "--clip-len", "5"])
+
+    assert status == 0, capsys.readouterr().err
+    tables = read_toml(config_path)
+    build(TrainConfig, {key: value for key, value in tables["train"].items() if key != "head"},
+          {}, "train")

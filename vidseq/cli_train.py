@@ -88,6 +88,11 @@ def _add_head_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--merge", help="bidirectional merge: concat (default), sum, mul, ave")
     group.add_argument("--pooling", help="clip task: last (default), mean or attention")
     group.add_argument("--task", help="clip (one label per video, default) or frame")
+    group.add_argument("--pool-steps", type=int, help="average runs of this many steps "
+                       "before the layers (default 1: off)")
+    group.add_argument("--center", action=argparse.BooleanOptionalAction,
+                       help="subtract each clip's mean feature, so the head sees change "
+                       "rather than appearance (default off)")
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +100,10 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--labels", help="CSV video,label (default: the cache's class folders)")
     group.add_argument("--segments", help="frame task: CSV video,start,end,label in seconds")
     group.add_argument("--val", help="a validation cache (default: split off --val-split)")
+    group.add_argument("--val-labels", help="clip labels CSV for the --val cache (default: "
+                       "--labels, or its class folders)")
+    group.add_argument("--val-segments", help="segments CSV for the --val cache (default: "
+                       "--segments)")
     group.add_argument("--val-split", type=float, help="fraction of videos held out for "
                        "validation, stratified by class (default 0.2)")
     group.add_argument("--epochs", type=int, help="most epochs to train (default 30)")
@@ -122,6 +131,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
                        "its features fit (default 4)")
     group.add_argument("--bucket", action=argparse.BooleanOptionalAction,
                        help="batch clips of similar length together (default on)")
+    group.add_argument("--temporal-crop", type=float, help="augmentation: train on a random "
+                       "run of at least this fraction of each clip (default 0: off)")
 
 
 def train_configs(args: argparse.Namespace) -> tuple[HeadConfig, TrainConfig]:
@@ -178,14 +189,15 @@ def run_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-_TRAIN_FLAGS = ("labels", "segments", "val", "val_split", "epochs", "batch_size", "lr",
+_TRAIN_FLAGS = ("labels", "segments", "val", "val_labels", "val_segments", "val_split", "epochs",
+                "batch_size", "lr",
                 "weight_decay", "schedule", "warmup_epochs", "grad_clip", "patience", "metric",
                 "class_weights", "seed", "device", "amp", "threads", "workers",
-                "memory_budget_gb", "bucket")
+                "memory_budget_gb", "bucket", "temporal_crop")
 
 
 def _head_flags(args: argparse.Namespace) -> dict:
-    names = ("kind", "hidden", "dropout", "merge", "pooling", "task")
+    names = ("kind", "hidden", "dropout", "merge", "pooling", "task", "pool_steps", "center")
     return {name: getattr(args, name) for name in names}
 
 

@@ -81,15 +81,21 @@ class TrainConfig:
     The head itself is the `[train.head]` table (`vidseq.heads.HeadConfig`). Paths are
     strings, "" meaning none: `labels` (clip labels CSV `video,label`; default: the classes
     recorded at extraction), `segments` (the frame task's CSV `video,start,end,label`),
-    `val` (a separate validation cache; default: `val_split` of the training videos).
+    `val` (a separate validation cache; default: `val_split` of the training videos),
+    `val_labels` and `val_segments` (the validation cache's CSVs, when its videos are not
+    in `labels` or `segments`).
     `grad_clip` and `patience` are off at 0; `threads` 0 picks one torch thread per
     process on CPU; `memory_budget_gb` 0 always reads sequences from the file.
+    `temporal_crop` (augmentation, 0: off) cuts each training clip to a random run of at
+    least that fraction of its steps, anew every epoch.
     """
 
     output: str = ""
     labels: str = ""
     segments: str = ""
     val: str = ""
+    val_labels: str = ""
+    val_segments: str = ""
     val_split: float = 0.2
     epochs: int = 30
     batch_size: int = 16
@@ -108,6 +114,7 @@ class TrainConfig:
     workers: int = 1
     memory_budget_gb: float = 4.0
     bucket: bool = True
+    temporal_crop: float = 0.0
 
     def validate(self) -> None:
         _choice("train.schedule", self.schedule, SCHEDULES)
@@ -118,6 +125,9 @@ class TrainConfig:
                     "workers", "memory_budget_gb"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key} must be 0 or more; got {getattr(self, key)!r}")
+        if not 0 <= self.temporal_crop < 1:
+            raise ConfigError(f"train.temporal_crop must lie in [0, 1) (0: off, 0.5: keep at "
+                              f"least half of each clip); got {self.temporal_crop!r}")
         if not 0 < self.val_split < 1:
             raise ConfigError(f"train.val_split must lie between 0 and 1 (e.g. 0.2); got "
                               f"{self.val_split!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -63,20 +64,24 @@ class SequenceDataset(Dataset):
         self.in_memory = in_memory
         self._items = [self._read(index) for index in range(len(self.keys))] if in_memory \
             else None
+        self.crop_fraction = 0.0
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def __getitem__(self, index: int):
-        if self._items is not None:
-            return self._items[index]
-        return self._read(index)
+        item = self._items[index] if self._items is not None else self._read(index)
+        if self.crop_fraction > 0:
+            item = _random_crop(item, self.crop_fraction)
+        return item
 
     def targets_of(self, index: int):
         """The target of item `index` without its features (reads timestamps when framed)."""
         if self.label_set.task == "clip":
             return self.label_set.clip_labels[self.keys[index]]
-        return self[index][2]
+        if self._items is not None:
+            return self._items[index][2]
+        return self._read(index)[2]
 
     def _read(self, index: int):
         key = self.keys[index]
@@ -86,6 +91,19 @@ class SequenceDataset(Dataset):
         else:
             target = self.label_set.frame_labels(key, timestamps_s)
         return index, torch.from_numpy(features), target
+
+
+def _random_crop(item: tuple, min_fraction: float) -> tuple:
+    """The item cut to a random run of at least `min_fraction` of its steps (targets too)."""
+    index, features, target = item
+    num_steps = len(features)
+    shortest = max(1, math.ceil(min_fraction * num_steps))
+    # torch's generator: seeded with the run, and per worker by the DataLoader.
+    kept = int(torch.randint(shortest, num_steps + 1, ()))
+    start = int(torch.randint(0, num_steps - kept + 1, ()))
+    if isinstance(target, np.ndarray):
+        target = target[start : start + kept]
+    return index, features[start : start + kept], target
 
 
 def fits_in_memory(cache: FeatureCache, budget_gb: float) -> bool:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from vidseq.errors import ConfigError
+from vidseq.head_input import StepPrep
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ class HeadConfig:
         learned score, softmaxed over them.
     task: "clip" gives one label per clip (many-to-one), "frame" one per step
         (many-to-many).
+    pool_steps: average each run of this many steps into one before the layers (1: off);
+        the frame task repeats each averaged step's output over its steps.
+    center: subtract each clip's mean over its real steps, so the head sees change rather
+        than appearance (see `vidseq.head_input`).
     """
 
     kind: str = "bigru"
@@ -59,6 +64,8 @@ class HeadConfig:
     merge: str = "concat"
     pooling: str = "last"
     task: str = "clip"
+    pool_steps: int = 1
+    center: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad setting and the values accepted."""
@@ -84,6 +91,12 @@ class HeadConfig:
                 f"head.dropout = {self.dropout!r} is not a probability in [0, 1); "
                 "use e.g. 0.2, or 0 for none"
             )
+        if not _is_positive_int(self.pool_steps):
+            raise ConfigError(
+                f"head.pool_steps = {self.pool_steps!r}; expected a positive integer (1: off)"
+            )
+        if not isinstance(self.center, bool):
+            raise ConfigError(f"head.center = {self.center!r}; expected true or false")
 
 
 def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
@@ -250,10 +263,19 @@ class SequenceHead(nn.Module):
         self.config = config
         self.input_dim = input_dim
         self.num_classes = num_classes
+        self.prepare = None
+        if config.center or config.pool_steps > 1:
+            self.prepare = StepPrep(config.center, config.pool_steps)
 
     def forward(self, sequences: Tensor, lengths: Tensor) -> Tensor:
         lengths = self._checked_lengths(sequences, lengths)
-        return self._classify(sequences, lengths)
+        if self.prepare is None:
+            return self._classify(sequences, lengths)
+
+        num_steps = sequences.shape[1]
+        sequences, lengths = self.prepare(sequences, lengths)
+        logits = self._classify(sequences, lengths)
+        return self.prepare.expand(logits, num_steps) if logits.dim() == 3 else logits
 
     def _classify(self, sequences: Tensor, lengths: Tensor) -> Tensor:
         raise NotImplementedError

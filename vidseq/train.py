@@ -102,6 +102,7 @@ def _train(cache_path, head_config, config, run_dir, resume, metric, processes, 
         torch.backends.cudnn.benchmark = True
 
     data = load_run_data(cache_path, config, head_config.task)
+    data.train.crop_fraction = config.temporal_crop
     head = build_head(head_config, data.feature_dim, len(data.class_names)).to(device)
     if processes.is_main:
         log.info("%s", summarize(head, data.feature_dim, max(data.train.lengths),

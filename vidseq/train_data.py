@@ -48,7 +48,9 @@ def load_run_data(cache_path: Path, config: TrainConfig, task: str) -> RunData:
 
     if config.val:
         val_cache = _open_val_cache(Path(config.val), cache)
-        val_labels = label_set_for(val_cache, config, task, labels.class_names)
+        val_config = dataclasses.replace(config, labels=config.val_labels or config.labels,
+                                         segments=config.val_segments or config.segments)
+        val_labels = label_set_for(val_cache, val_config, task, labels.class_names)
         if not val_labels.keys:
             raise LabelError(f"no video of the validation cache {config.val} has a label")
         in_memory = fits_in_memory(cache, config.memory_budget_gb / 2)
