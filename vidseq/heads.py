@@ -97,6 +97,11 @@ class HeadConfig:
             )
         if not isinstance(self.center, bool):
             raise ConfigError(f"head.center = {self.center!r}; expected true or false")
+        if self.center and self.kind == "mean" and self.task == "clip":
+            raise ConfigError(
+                "head.center = true with the mean head on the clip task leaves it nothing to "
+                "classify (a centred clip's mean is 0); set center = false for that head"
+            )
 
 
 def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
