@@ -35,6 +35,7 @@ def load_generator():
     spec = importlib.util.spec_from_file_location("make_demo_videos",
                                                   ROOT / "scripts" / "make_demo_videos.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module
 
