@@ -48,6 +48,9 @@ def test_config_file_sets_defaults_and_flags_win(video_dir, tmp_path, capsys):
                      id="bad-clip-len"),
         pytest.param(["extract", "{videos}", "--config", "{tmp}/bad.toml"],
                      "unknown extract setting 'clip_length'", id="bad-config-key"),
+        pytest.param(["extract", "{videos}", "--config", "{tmp}/misspelt.toml"],
+                     "'extrct' is not a table vidseq knows; use [extract], [train]",
+                     id="misspelt-config-table"),
         pytest.param(["extract", "{videos}", "-o", "/proc/nope/f.h5", *TINY],
                      "cannot write the cache", id="unwritable-output"),
         pytest.param(["info", "{tmp}/bad.toml"], "cannot be read as HDF5", id="info-not-hdf5"),
@@ -58,6 +61,7 @@ def test_config_file_sets_defaults_and_flags_win(video_dir, tmp_path, capsys):
 def test_bad_input_gives_one_line_and_exit_2(args, message, video_dir, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.toml").write_text("[extract]\nclip_length = 3\n")
+    (tmp_path / "misspelt.toml").write_text("[extrct]\nclip_len = 3\n")
     argv = [a.format(tmp=tmp_path, videos=video_dir) for a in args]
     if "-o" not in argv and argv[0] == "extract":
         argv += ["-o", str(tmp_path / "out.h5")]

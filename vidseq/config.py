@@ -147,6 +147,10 @@ class TrainConfig:
         return self.metric
 
 
+# The top-level tables of a config file, one per command that reads settings.
+CONFIG_TABLES = ("extract", "train")
+
+
 def read_toml(path: Path | None) -> dict:
     """The tables of a TOML config file ({} for None)."""
     if path is None:
@@ -155,9 +159,16 @@ def read_toml(path: Path | None) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        return tomllib.loads(path.read_text())
+        tables = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+
+    # A misspelt table would otherwise be ignored in silence, and its settings with it.
+    for name, table in tables.items():
+        if name not in CONFIG_TABLES or not isinstance(table, dict):
+            raise ConfigError(f"config file {path}: {name!r} is not a table vidseq knows; "
+                              f"use [{'], ['.join(CONFIG_TABLES)}]")
+    return tables
 
 
 def build(cls, table: dict, overrides: dict, where: str):
