@@ -6,7 +6,7 @@ and their ratio are printed (target >= 1.7x on a 2-core machine). Throughput is 
 over the wall time of the whole command, start-up and merge included, so a small folder
 understates the speed-up: each rank pays its own start-up and rank 0 merges at the end.
 
-    python scripts/bench_scale.py [--videos 8] [--frames 300] [--rounds 2]
+    python scripts/bench_scale.py [--videos 24] [--frames 300] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def timed(command: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--videos", type=int, default=8)
+    parser.add_argument("--videos", type=int, default=24)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--processes", type=int, default=2)

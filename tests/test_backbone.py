@@ -86,3 +86,13 @@ def test_real_mobilenet_v2_weights_load_from_the_hub_cache():
     # Pooled ReLU6 activations: non-negative, bounded, and not all alike across frames.
     assert features.min() >= 0 and features.max() <= 6
     assert np.abs(features[0] - features[1]).mean() > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [((200, 200), 8), ((100, 100), 32), ((400, 400), 2), ((1080, 1920), 1)],
+    ids=["default-size", "small", "large", "full-hd"],
+)
+def test_cpu_batch_keeps_pixels_per_batch_near_eight_default_frames(size, expected):
+    backbone = Backbone("resnet18", random_weights=True, device="cpu")
+    assert backbone.batch_size_for(size) == expected

@@ -46,6 +46,8 @@ def test_config_file_sets_defaults_and_flags_win(video_dir, tmp_path, capsys):
                      "sampling 'random' is not one of uniform, fps", id="bad-sampling"),
         pytest.param(["extract", "{videos}", "--clip-len", "0"], "clip_len must be positive",
                      id="bad-clip-len"),
+        pytest.param(["extract", "{videos}", "--batch-size", "-1"],
+                     "batch_size must be 0 (auto) or positive; got -1", id="bad-batch-size"),
         pytest.param(["extract", "{videos}", "--config", "{tmp}/bad.toml"],
                      "unknown extract setting 'clip_length'", id="bad-config-key"),
         pytest.param(["extract", "{videos}", "--config", "{tmp}/misspelt.toml"],

@@ -37,6 +37,15 @@ BACKBONES = {
     "efficientnet_b0": (1280, "IMAGENET1K_V1"),
 }
 
+# Frames per batch on a CPU, for 200x200 input (scaled by pixel count for other sizes).
+# Small batches keep every activation under glibc's 32 MB mmap threshold, so memory is
+# reused instead of mapped and page-faulted anew for each batch. Measured on a 2-core
+# CPU, one thread: MobileNetV2 148 frames/s at 8 vs 81 at 64 (2,800 page faults a frame),
+# ResNet-18 and GoogLeNet 10-20% faster at 8 than at 32.
+_CPU_BATCH_PIXELS = 8 * 200 * 200
+# A GPU wants large batches to keep busy.
+_GPU_BATCH = 64
+
 # ImageNet statistics, which every weight set above was trained with.
 _MEAN_RGB = (0.485, 0.456, 0.406)
 _STD_RGB = (0.229, 0.224, 0.225)
@@ -102,6 +111,13 @@ class Backbone:
         self._model = model
         self._optimize = optimize and self.device.type == "cpu"
         self._frozen: dict[tuple[int, ...], torch.jit.ScriptModule] = {}
+
+    def batch_size_for(self, size: tuple[int, int] | list[int]) -> int:
+        """The fastest frames per batch for frames of `size` (height, width) here."""
+        if self.device.type != "cpu":
+            return _GPU_BATCH
+        height, width = size
+        return max(1, round(_CPU_BATCH_PIXELS / (height * width)))
 
     @torch.inference_mode()
     def encode(self, frames_rgb: np.ndarray) -> np.ndarray:

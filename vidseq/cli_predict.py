@@ -43,8 +43,8 @@ def add_parsers(commands, common) -> None:
                         "was trained on features from one (its sha256 must match)")
     parser.add_argument("--device", default="auto",
                         help="auto (default: CUDA when present), cpu or cuda")
-    parser.add_argument("--batch-size", type=int, default=64,
-                        help="frames per backbone batch (default 64)")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="frames per backbone batch (default: as extract picks it)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: one per core)")
     common(parser)
     parser.set_defaults(run=run_predict)
@@ -55,8 +55,8 @@ def run_predict(args: argparse.Namespace) -> int:
     fmt = predict_output.output_format(args.format, output)
     if output is not None and not output.parent.is_dir():
         raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be positive; got {args.batch_size}")
+    if args.batch_size < 0:
+        raise ConfigError(f"--batch-size must be positive (or 0, auto); got {args.batch_size}")
 
     device = resolve_device(args.device)
     model = load_model(Path(args.model), device)

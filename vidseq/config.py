@@ -49,7 +49,8 @@ class ExtractConfig:
     resize: str = "stretch"
     device: str = "auto"
     dtype: str = "float16"
-    batch_size: int = 64
+    # Frames per backbone batch; 0 picks the fastest for the device (Backbone.batch_size_for).
+    batch_size: int = 0
 
     def validate(self) -> None:
         _choice("backbone", self.backbone, BACKBONES)
@@ -58,7 +59,9 @@ class ExtractConfig:
         _choice("dtype", self.dtype, DTYPES)
         _positive("clip_len", self.clip_len)
         _positive("sample_fps", self.sample_fps)
-        _positive("batch_size", self.batch_size)
+        if not isinstance(self.batch_size, int) or self.batch_size < 0:
+            raise ConfigError(f"batch_size must be 0 (auto) or positive; got "
+                              f"{self.batch_size!r}")
         if isinstance(self.size, int):
             self.size = [self.size, self.size]
         if len(self.size) != 2 or any(not isinstance(s, int) or s < 16 for s in self.size):

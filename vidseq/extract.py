@@ -115,10 +115,12 @@ def extract(
         log.info("%d videos to extract, %d already in %s", len(todo), summary.cached, output)
 
         decoder = Decoder(config.sampling_settings, tuple(config.size), config.resize)
+        batch_size = config.batch_size or backbone.batch_size_for(config.size)
+        log.debug("backbone batches of %d frames", batch_size)
         bar = tqdm(total=len(todo), unit="video", disable=not progress or not todo)
         try:
             for source, source_fingerprint, result in encode_videos(
-                todo, decoder, backbone, config.batch_size
+                todo, decoder, backbone, batch_size
             ):
                 _record(writer, summary, source, source_fingerprint, result)
                 bar.update(1)

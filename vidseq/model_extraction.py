@@ -28,7 +28,7 @@ _REQUIRED_KEYS = ("backbone", "weights", "weights_sha256", "feature_dim", "input
 
 
 def extract_config_for(model: ModelFile, weights_file: Path | None = None,
-                       device: str = "auto", batch_size: int = 64) -> ExtractConfig:
+                       device: str = "auto", batch_size: int = 0) -> ExtractConfig:
     """The `ExtractConfig` that makes features the way `model`'s training cache did.
 
     Raises:
