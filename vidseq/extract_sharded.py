@@ -56,7 +56,7 @@ def torchrun_launch() -> Launch | None:
 def threads_per_rank(launch: Launch) -> int:
     """CPU threads for one rank: the cores split between the ranks on this machine.
 
-    On 2 cores, two ranks with one thread each beat one process with two threads.
+    Threads beyond a core each would only contend with the other ranks.
     """
     return max(1, (os.cpu_count() or 1) // launch.local_world_size)
 
