@@ -58,7 +58,7 @@ def test_fps_sampling_stops_at_the_end_of_a_short_video(tmp_path):
     assert [index_of(frame) for frame in clip.frames_rgb] == [0, 2, 4, 6, 8]
 
 
-def test_wrong_header_count_still_gives_a_uniform_sample(tmp_path):
+def test_wrong_header_count_still_gives_a_uniform_sample(tmp_path, caplog):
     # A truncated AVI keeps its header's frame count (60) but holds fewer frames.
     full = write_video(tmp_path / "full.avi", 60, codec="MJPG")
     data = full.read_bytes()
@@ -71,6 +71,14 @@ def test_wrong_header_count_still_gives_a_uniform_sample(tmp_path):
     assert 0 < real_count < 60
     assert [index_of(frame) for frame in clip.frames_rgb] == uniform_indices(
         real_count, 6).tolist()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"{truncated}: decoded only {real_count} of the 60 frames its header "
+                        "announces (truncated or damaged?); the clip spans what decoded"]
+
+
+def test_a_complete_video_gives_no_warning(tmp_path, caplog):
+    decoder(clip_len=6).decode(write_video(tmp_path / "full.avi", 60, codec="MJPG"))
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
 def test_frames_are_resized_and_converted_to_rgb(tmp_path):

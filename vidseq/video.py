@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 SAMPLING_MODES = ("uniform", "fps")
 RESIZE_MODES = ("stretch", "crop")
 
+# A video that decodes fewer than this share of its header's frame count is reported.
+_TRUNCATED_SHARE = 0.9
+
 # Container frame rates outside this range are treated as missing.
 _PLAUSIBLE_FPS = (0.1, 1000.0)
 
@@ -128,8 +131,7 @@ class Decoder:
         # A wrong header count spreads a uniform sample over the wrong span: read again
         # with the count that decoding just measured.
         if self.sampling.mode == "uniform" and frame_count != header_count:
-            log.debug("%s: header says %d frames, decoded %d", video_path, header_count,
-                      frame_count)
+            _report_count_mismatch(video_path, header_count, frame_count)
             wanted = uniform_indices(frame_count, self.sampling.clip_len)
             capture = _open(video_path)
             try:
@@ -150,6 +152,18 @@ class Decoder:
         # INTER_LINEAR: INTER_AREA costs 12-28x more for these downscales.
         resized = cv2.resize(frame_bgr, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
         return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
+
+
+def _report_count_mismatch(video_path: Path, header_count: int, frame_count: int) -> None:
+    # Headers are often off by a frame or two, or say 0 (WebM); far fewer frames than
+    # announced usually means a truncated or damaged file, which a user should hear of.
+    if header_count > 0 and frame_count < _TRUNCATED_SHARE * header_count:
+        log.warning("%s: decoded only %d of the %d frames its header announces (truncated "
+                    "or damaged?); the clip spans what decoded", video_path, frame_count,
+                    header_count)
+    else:
+        log.debug("%s: header says %d frames, decoded %d", video_path, header_count,
+                  frame_count)
 
 
 def _open(video_path: Path) -> cv2.VideoCapture:
