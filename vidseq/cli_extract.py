@@ -81,8 +81,9 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--resize", help="stretch (default) or crop (centre crop to aspect)")
     group.add_argument("--device", help="auto (default: CUDA when present), cpu or cuda")
     group.add_argument("--dtype", help="stored feature type: float16 (default) or float32")
-    group.add_argument("--batch-size", type=int, help="frames per backbone batch (default: 8 for 200x200 frames on a CPU, "
-                       "fewer for larger frames; 64 on a GPU)")
+    group.add_argument("--batch-size", type=int,
+                       help="frames per backbone batch (default: 8 for 200x200 frames on a "
+                       "CPU, fewer for larger frames; 64 on a GPU)")
 
 
 def extract_config(args: argparse.Namespace) -> ExtractConfig:
