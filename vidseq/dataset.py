@@ -205,7 +205,12 @@ def make_loader(
     workers: int,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """A DataLoader of `Batch`es; workers only when reading from disk."""
+    """A DataLoader of `Batch`es; workers only when reading from disk.
+
+    Limitations: batches from workers reach the loop as float32 through shared memory,
+    which costs the lightest heads 12-16% over training from memory (bench_train.py,
+    2026-12-04). TODO: send float16 and convert in the loop.
+    """
     num_workers = 0 if dataset.in_memory else workers
     return DataLoader(
         dataset,
