@@ -89,6 +89,7 @@ def _samples_per_s(dataset: SequenceDataset, kind: str, feature_dim: int, num_cl
         sampler.set_epoch(epoch)
         started = time.perf_counter()
         for batch in loader:
+            batch = batch.to(torch.device("cpu"))  # as the training loop does
             loss = mean_loss(head(batch.sequences, batch.lengths), batch.targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

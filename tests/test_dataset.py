@@ -26,6 +26,9 @@ def test_pad_batch_pads_features_with_zeros_and_frame_targets_with_minus_one():
 
     batch = pad_batch(items)
 
+    # Stored dtype across the worker boundary; float32 once on the head's device.
+    assert batch.sequences.dtype == torch.float16
+    batch = batch.to(torch.device("cpu"))
     assert batch.sequences.dtype == torch.float32
     assert batch.sequences.shape == (2, 5, 2)
     assert batch.sequences[0, :3].eq(1).all() and batch.sequences[0, 3:].eq(0).all()

@@ -29,7 +29,8 @@ _POOL_BATCHES = 50
 class Batch(NamedTuple):
     """A padded batch.
 
-    sequences: `(B, T, D)` float32, zero after each clip's end.
+    sequences: `(B, T, D)`, zero after each clip's end; in the cache's dtype (float16 by
+        default, half the bytes from a loader worker) until `to()` makes it float32.
     lengths: `(B,)` int64 real steps per clip.
     targets: `(B,)` int64 class ids (clip task) or `(B, T)` int64 per step, -1 where a step
         is padding or unlabelled (frame task).
@@ -42,10 +43,13 @@ class Batch(NamedTuple):
     indices: torch.Tensor
 
     def to(self, device: torch.device) -> Batch:
-        """The batch on `device` (itself when already there)."""
-        if device.type == "cpu":
-            return self
-        return Batch(*(tensor.to(device, non_blocking=True) for tensor in self))
+        """The batch on `device`, its sequences float32 for the head."""
+        if device.type != "cpu":
+            return Batch(*(tensor.to(device, non_blocking=True) for tensor in self)).to_float()
+        return self.to_float()
+
+    def to_float(self) -> Batch:
+        return self._replace(sequences=self.sequences.float())
 
 
 class SequenceDataset(Dataset):
@@ -123,7 +127,7 @@ def pad_batch(items: list) -> Batch:
     lengths = torch.tensor([len(features) for _, features, _ in items], dtype=torch.int64)
     num_steps = int(lengths.max())
     feature_dim = items[0][1].shape[1]
-    sequences = torch.zeros(len(items), num_steps, feature_dim, dtype=torch.float32)
+    sequences = torch.zeros(len(items), num_steps, feature_dim, dtype=items[0][1].dtype)
     for row, (_, features, _) in enumerate(items):
         sequences[row, : len(features)] = features
 
@@ -207,9 +211,6 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader of `Batch`es; workers only when reading from disk.
 
-    Limitations: batches from workers reach the loop as float32 through shared memory,
-    which costs the lightest heads 12-16% over training from memory (bench_train.py,
-    2026-12-04). TODO: send float16 and convert in the loop.
     """
     num_workers = 0 if dataset.in_memory else workers
     return DataLoader(
