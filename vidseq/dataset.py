@@ -211,6 +211,8 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader of `Batch`es; workers only when reading from disk.
 
+    Limitations: reading from disk still costs the lightest heads (lstm, gru) 8-20% over
+    training from memory (bench_train.py, 2026-12-04); the heavier heads 1-3%.
     """
     num_workers = 0 if dataset.in_memory else workers
     return DataLoader(
