@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from padding import assert_padding_changes_nothing
 
 from vidseq.errors import ConfigError
 from vidseq.heads import (
@@ -42,22 +43,7 @@ def _build(**overrides) -> torch.nn.Module:
 def test_padding_never_changes_a_result(kind, task, pooling, merge):
     torch.manual_seed(0)
     head = _build(kind=kind, task=task, pooling=pooling, merge=merge)
-    lengths = [7, 4, 2]
-    clips = [torch.randn(length, FEATURE_DIM) for length in lengths]
-
-    # Loud padding: any leak into the real steps would show.
-    batch = 50 * torch.randn(len(clips), max(lengths), FEATURE_DIM)
-    for index, clip in enumerate(clips):
-        batch[index, : len(clip)] = clip
-
-    with torch.no_grad():
-        batch_logits = head(batch, torch.tensor(lengths))
-        for index, clip in enumerate(clips):
-            alone = head(clip[None], torch.tensor([len(clip)]))[0]
-            padded = batch_logits[index]
-            if task == "frame":
-                padded = padded[: len(clip)]
-            assert torch.allclose(padded, alone, atol=1e-5)
+    assert_padding_changes_nothing(head, [7, 4, 2], FEATURE_DIM, NUM_CLASSES, task)
 
 
 @pytest.mark.parametrize("kind", HEAD_KINDS)
