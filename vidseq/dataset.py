@@ -44,12 +44,10 @@ class Batch(NamedTuple):
 
     def to(self, device: torch.device) -> Batch:
         """The batch on `device`, its sequences float32 for the head."""
+        batch = self
         if device.type != "cpu":
-            return Batch(*(tensor.to(device, non_blocking=True) for tensor in self)).to_float()
-        return self.to_float()
-
-    def to_float(self) -> Batch:
-        return self._replace(sequences=self.sequences.float())
+            batch = Batch(*(tensor.to(device, non_blocking=True) for tensor in self))
+        return batch._replace(sequences=batch.sequences.float())
 
 
 class SequenceDataset(Dataset):

@@ -115,12 +115,10 @@ def extract(
         log.info("%d videos to extract, %d already in %s", len(todo), summary.cached, output)
 
         decoder = Decoder(config.sampling_settings, tuple(config.size), config.resize)
-        batch_size = config.batch_size or backbone.batch_size_for(config.size)
-        log.debug("backbone batches of %d frames", batch_size)
         bar = tqdm(total=len(todo), unit="video", disable=not progress or not todo)
         try:
             for source, source_fingerprint, result in encode_videos(
-                todo, decoder, backbone, batch_size
+                todo, decoder, backbone, config.batch_size
             ):
                 _record(writer, summary, source, source_fingerprint, result)
                 bar.update(1)
@@ -187,11 +185,14 @@ def encode_videos(todo, decoder: Decoder, backbone: Backbone, batch_size: int):
 
     Args:
         todo: `(VideoSource, fingerprint)` pairs.
+        batch_size: frames per backbone batch; 0 picks the backbone's best for the device.
 
     Yields:
         `(source, fingerprint, result)` where result is `(clip, features (T, D) float32)`
         or, for a video that could not be decoded, the reason as a string.
     """
+    batch_size = batch_size or backbone.batch_size_for(decoder.size)
+    log.debug("backbone batches of %d frames", batch_size)
     clips: queue.Queue = queue.Queue(maxsize=_QUEUE_CLIPS)
     stop = threading.Event()
     workers = _start_decoders(todo, decoder, clips, stop, backbone.device.type == "cuda")

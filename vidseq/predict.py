@@ -150,11 +150,10 @@ def predict_videos(
     predictions: list[Prediction] = []
     waiting: list[tuple[Prediction, np.ndarray]] = []
     decoder = Decoder(config.sampling_settings, tuple(config.size), config.resize)
-    batch_size = config.batch_size or backbone.batch_size_for(config.size)
     todo = [(source, "") for source in sources]
 
     with tqdm(total=len(todo), unit="video", disable=not progress) as bar:
-        for source, _, result in encode_videos(todo, decoder, backbone, batch_size):
+        for source, _, result in encode_videos(todo, decoder, backbone, config.batch_size):
             bar.update(1)
             if isinstance(result, str):
                 predictions.append(_failed(summary, source.relative_path, result))
