@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from vidseq.cli import main
@@ -87,3 +90,11 @@ def test_missing_pretrained_weights_say_where_to_put_them(video_dir, tmp_path, c
 
 def _offline(*args, **kwargs):
     raise OSError("network unreachable")
+
+
+def test_python_dash_m_vidseq_runs_the_same_command_line():
+    result = subprocess.run([sys.executable, "-m", "vidseq", "--help"], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0
+    for command in ("extract", "info", "merge", "train", "evaluate", "summary", "predict"):
+        assert command in result.stdout
